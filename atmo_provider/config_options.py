@@ -78,6 +78,21 @@ OPTIONS: list[tuple[str, str, str, str]] = [
         "",
         "Comma-separated usernames that may launch clusters on behalf of someone else.",
     ),
+    (
+        "execution",
+        "string",
+        "emr",
+        "Where Spark job notebooks run: ``emr`` (a transient EMR cluster) or ``local`` "
+        "(papermill and local PySpark on the worker; holds a worker slot while it runs).",
+    ),
+    ("max_notebook_size", "integer", "10485760", "Largest notebook file in bytes."),
+    ("records_conn_id", "string", "atmo_default", "Airflow connection of the ATMO records."),
+    (
+        "maintainer_role",
+        "string",
+        "Spark job maintainers",
+        "Airflow role whose members see and may run every Spark job.",
+    ),
 ]
 
 

@@ -56,6 +56,10 @@ class AtmoSettings:
     poll_interval: int = 30
     site_url: str = "http://127.0.0.1:8080"
     admin_users: tuple[str, ...] = field(default_factory=tuple)
+    execution: str = "emr"
+    max_notebook_size: int = 10 * 1024 * 1024
+    records_conn_id: str = "atmo_default"
+    maintainer_role: str = "Spark job maintainers"
 
     @property
     def default_emr_release(self) -> str:
