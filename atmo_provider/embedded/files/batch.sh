@@ -2,7 +2,7 @@
 # Step of ATMO Spark jobs on EMR: run a notebook and keep the executed copy.
 #
 #   batch.sh --job-name NAME --notebook s3://bucket/key.ipynb --data-bucket BUCKET
-#            [--run-date YYYYMMDD]
+#            [--run-date YYYY-MM-DD]
 #
 # Copies the notebook from S3, runs it with papermill (or jupyter nbconvert when papermill is
 # missing) and uploads the executed notebook and its log to s3://BUCKET/NAME/RUN_DATE/, even
@@ -14,7 +14,7 @@ set -euo pipefail
 job_name=""
 notebook=""
 data_bucket=""
-run_date="$(date -u +%Y%m%d)"
+run_date="$(date -u +%Y-%m-%d)"
 
 while [ "$#" -gt 0 ]; do
   case "$1" in

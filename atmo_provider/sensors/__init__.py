@@ -1,0 +1,3 @@
+"""Sensors that wait for EMR clusters."""
+
+from __future__ import annotations
