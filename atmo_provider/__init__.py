@@ -32,6 +32,7 @@ def get_provider_info() -> dict:
                 "integration-name": "ATMO",
                 "python-modules": [
                     "atmo_provider.operators.cluster",
+                    "atmo_provider.operators.notebook_upload",
                     "atmo_provider.operators.spark_job",
                 ],
             }
@@ -47,6 +48,7 @@ def get_provider_info() -> dict:
             "atmo_provider.links.EmrClusterLogsLink",
             "atmo_provider.links.SparkHistoryLink",
         ],
+        "plugins": [{"name": "atmo", "plugin-class": "atmo_provider.plugin.AtmoPlugin"}],
         "config": {"atmo": config_section()},
         "cli": ["atmo_provider.cli.definition.get_atmo_cli_commands"],
     }

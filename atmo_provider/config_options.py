@@ -93,6 +93,32 @@ OPTIONS: list[tuple[str, str, str, str]] = [
         "Spark job maintainers",
         "Airflow role whose members see and may run every Spark job.",
     ),
+    (
+        "max_active_clusters_per_user",
+        "integer",
+        "5",
+        "Most active clusters one user may have at a time; 0 for no limit.",
+    ),
+    (
+        "max_total_size_per_user",
+        "integer",
+        "60",
+        "Most nodes one user's active clusters may have together, counted as the sum of their "
+        "sizes (the size users pick; the master node is not counted); 0 for no limit.",
+    ),
+    (
+        "limit_exempt_users",
+        "string",
+        "",
+        "Comma-separated usernames the per-user cluster limits do not apply to (ATMO exempted "
+        "its cluster maintainers; tasks cannot read Airflow's roles, so they are listed here).",
+    ),
+    (
+        "expiration_warning_minutes",
+        "integer",
+        "60",
+        "Minutes before a cluster expires that its owner is warned by email, once.",
+    ),
 ]
 
 

@@ -60,6 +60,10 @@ class AtmoSettings:
     max_notebook_size: int = 10 * 1024 * 1024
     records_conn_id: str = "atmo_default"
     maintainer_role: str = "Spark job maintainers"
+    max_active_clusters_per_user: int = 5
+    max_total_size_per_user: int = 60
+    limit_exempt_users: tuple[str, ...] = field(default_factory=tuple)
+    expiration_warning_minutes: int = 60
 
     @property
     def default_emr_release(self) -> str:

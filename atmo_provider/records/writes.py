@@ -3,7 +3,8 @@
 * The launch DAG: :func:`record_launched_cluster` right after EMR accepted the cluster (before
   waiting for it), :func:`record_cluster_description` once it is ready.
 * Each Spark job DAG: :func:`upsert_spark_job` and :func:`start_job_run` first,
-  :func:`finish_job_run` after the run's cluster ended, then :func:`alert_failed_run`.
+  :func:`finish_job_run` after the run's cluster ended (then
+  :func:`atmo_provider.sync.jobs.alert_failed_run` mails the owner of a failed run once).
 * The sync DAG (:mod:`atmo_provider.sync`): the same functions, from what EMR lists.
 
 Every write is idempotent: a retried task finds what its earlier try wrote (a cluster by its
@@ -22,7 +23,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from atmo_provider.errors import AtmoConfigurationError
@@ -31,6 +32,7 @@ from atmo_provider.records.mixins import utcnow
 from atmo_provider.records.models import (
     FINAL_STATUSES,
     STATUS_STARTING,
+    STATUS_TERMINATED,
     STATUS_TERMINATED_WITH_ERRORS,
     Cluster,
     SparkJob,
@@ -42,13 +44,12 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from atmo_provider.jobs.spec import JobSpec
-    from atmo_provider.notify import Sender
     from atmo_provider.settings import AtmoSettings
 
 __all__ = [
     "RUN_PENDING",
-    "alert_failed_run",
     "apply_description",
+    "emr_time",
     "finish_job_run",
     "move_ownership",
     "record_cluster_description",
@@ -118,6 +119,18 @@ def _moment(value: Any) -> datetime | None:
     return value.astimezone(timezone.utc)
 
 
+def emr_time(value: Any) -> datetime | None:
+    """Return a time EMR reported (datetime or ISO string) in UTC, to whole milliseconds.
+
+    ListClusters and DescribeCluster may give the same time with different precision; whole
+    milliseconds keep one sync from undoing the other.
+    """
+    moment = _moment(value)
+    if moment is None:
+        return None
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def _assign(obj: Any, values: Mapping[str, Any]) -> list[str]:
     """Set the attributes of ``obj`` that differ from ``values``; return their names."""
     changed = []
@@ -141,9 +154,9 @@ def apply_description(record: Cluster | SparkJobRun, description: Mapping[str, A
         status_field: description.get("state") or getattr(record, status_field),
         "status_reason_code": description.get("state_change_reason_code") or "",
         "status_reason_message": description.get("state_change_reason_message") or "",
-        "started_at": _moment(description.get("creation_datetime")) or record.started_at,
-        "ready_at": _moment(description.get("ready_datetime")) or record.ready_at,
-        "finished_at": _moment(description.get("end_datetime")) or record.finished_at,
+        "started_at": emr_time(description.get("creation_datetime")) or record.started_at,
+        "ready_at": emr_time(description.get("ready_datetime")) or record.ready_at,
+        "finished_at": emr_time(description.get("end_datetime")) or record.finished_at,
     }
     if isinstance(record, Cluster) and description.get("public_dns"):
         values["master_address"] = description["public_dns"]
@@ -236,9 +249,7 @@ def record_launched_cluster(
     return cluster
 
 
-def record_cluster_description(
-    session: Session, description: Mapping[str, Any]
-) -> Cluster | None:
+def record_cluster_description(session: Session, description: Mapping[str, Any]) -> Cluster | None:
     """Copy a DescribeCluster answer into the record of that cluster; None without a record.
 
     :param session: a records session.
@@ -252,8 +263,13 @@ def record_cluster_description(
 
     changed = apply_description(cluster, description)
     session.flush()
-    log.info("Cluster %s (%s) is %s; updated %s", jobflow_id, cluster.identifier,
-             cluster.most_recent_status, changed or "nothing")
+    log.info(
+        "Cluster %s (%s) is %s; updated %s",
+        jobflow_id,
+        cluster.identifier,
+        cluster.most_recent_status,
+        changed or "nothing",
+    )
     return cluster
 
 
@@ -297,8 +313,12 @@ def upsert_spark_job(session: Session, spec: JobSpec, settings: AtmoSettings) ->
             # Another writer recorded the same job in the meantime; update theirs.
             job = session.scalars(query).one()
         else:
-            log.info("Recorded Spark job %s of %s from %s", job.identifier, job.created_by,
-                     spec.source_file)
+            log.info(
+                "Recorded Spark job %s of %s from %s",
+                job.identifier,
+                job.created_by,
+                spec.source_file,
+            )
             return job
 
     changed = _assign(job, values)
@@ -329,8 +349,9 @@ def start_job_run(
         .limit(1)
     ).first()
     if run is not None and run.status not in FINAL_STATUSES:
-        log.info("Run %s of Spark job %s was recorded already (%s)", run.id, job.identifier,
-                 run.status)
+        log.info(
+            "Run %s of Spark job %s was recorded already (%s)", run.id, job.identifier, run.status
+        )
         return run
 
     run = SparkJobRun(
@@ -353,27 +374,31 @@ def finish_job_run(
     description: Mapping[str, Any] | None,
     *,
     step_id: str | None = None,
+    succeeded: bool = False,
     no_cluster_reason: str = "",
 ) -> list[str]:
     """Copy how a run's cluster ended into the run; return what changed.
 
-    Without a cluster (the run failed before one was launched) the run is
-    ``TERMINATED_WITH_ERRORS`` with ``no_cluster_reason`` as its message, so that it counts
-    as finished and failed.
+    Without a cluster the run counts as finished: ``TERMINATED`` when the job's task
+    succeeded all the same (an execution backend without EMR), ``TERMINATED_WITH_ERRORS`` with
+    ``no_cluster_reason`` as its message when it failed before a cluster was launched.
 
     :param session: a records session.
     :param run: the run.
     :param description: the run's cluster from DescribeCluster, or None.
     :param step_id: the notebook step's id, when known.
+    :param succeeded: the job's task succeeded.
     :param no_cluster_reason: why no cluster was launched.
     """
     if description is None:
         changed = _assign(
             run,
             {
-                "status": STATUS_TERMINATED_WITH_ERRORS,
+                "status": STATUS_TERMINATED if succeeded else STATUS_TERMINATED_WITH_ERRORS,
                 "status_reason_code": "",
-                "status_reason_message": no_cluster_reason or "No cluster was launched",
+                "status_reason_message": ""
+                if succeeded
+                else no_cluster_reason or "No cluster was launched",
                 "finished_at": run.finished_at or utcnow(),
             },
         )
@@ -386,44 +411,11 @@ def finish_job_run(
     if step_id:
         changed += _assign(run, {"step_id": step_id})
     session.flush()
-    log.info("Run %s of Spark job %s is %s; updated %s", run.id, run.spark_job.identifier,
-             run.status, changed or "nothing")
+    log.info(
+        "Run %s of Spark job %s is %s; updated %s",
+        run.id,
+        run.spark_job.identifier,
+        run.status,
+        changed or "nothing",
+    )
     return changed
-
-
-def alert_failed_run(
-    session: Session, run: SparkJobRun, settings: AtmoSettings, sender: Sender | None = None
-) -> bool:
-    """Mail the owner that ``run`` failed, once; return whether this call sent the alert.
-
-    The run's ``alerted`` flag is set and committed before the mail goes, so that two writers
-    (the job's DAG and the sync) never both send it; when sending raises, the flag is cleared
-    again and the error raised, so that a later try sends it. Commits the session.
-
-    :param session: a records session; its transaction is committed.
-    :param run: the failed run.
-    :param settings: gives the site's URL for the links.
-    :param sender: delivers the message; :func:`atmo_provider.notify.send_message` by default.
-    """
-    from atmo_provider.notify import run_failure_alert, send_message
-
-    claimed = session.execute(
-        update(SparkJobRun)
-        .where(SparkJobRun.id == run.id, SparkJobRun.alerted.is_(False))
-        .values(alerted=True)
-    ).rowcount
-    session.commit()
-    if not claimed:
-        log.info("Run %s of Spark job %s was alerted already", run.id, run.spark_job.identifier)
-        return False
-
-    message = run_failure_alert(run.spark_job, run, settings)
-    try:
-        (sender or send_message)(message)
-    except Exception:
-        session.execute(update(SparkJobRun).where(SparkJobRun.id == run.id).values(alerted=False))
-        session.commit()
-        raise
-    log.info("Alerted %s that run %s of Spark job %s failed", run.spark_job.created_by, run.id,
-             run.spark_job.identifier)
-    return True
