@@ -23,4 +23,4 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-west-2")
 
-pytest_plugins = ["tests.fixtures.embedded", "tests.fixtures.airflow_db"]
+pytest_plugins = ["tests.fixtures.embedded", "tests.fixtures.airflow_db", "tests.fixtures.stack"]
