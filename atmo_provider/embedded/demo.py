@@ -2,7 +2,10 @@
 
 ``python -m atmo_provider.embedded.demo`` sets up and starts the local stack, prints the logins,
 launches a cluster through the REST API and watches it become ready, terminates it with
-``airflow atmo clusters terminate``, runs the example Spark job, prints a summary and keeps the
+``airflow atmo clusters terminate``, runs the NYC flights Spark job (its notebook runs for real
+with papermill and local PySpark, ``[atmo] execution = local``) and lists its result files,
+brings the records up to date with ``atmo_sync`` and prints them with ``airflow atmo clusters
+list`` and ``airflow atmo jobs list``, checks the ATMO dashboard, prints a summary and keeps the
 UI up until Ctrl-C. ``--exit-when-done`` stops after the summary.
 
 ``ATMO_API_PORT`` sets the UI's port (8080 by default) and ``ATMO_HOME`` the home folder
@@ -12,6 +15,7 @@ UI up until Ctrl-C. ``--exit-when-done`` stops after the summary.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -29,14 +33,30 @@ __all__ = ["main", "new_ssh_public_key", "run_demo"]
 #: The DAGs the demo runs, by id, and the files they come from.
 LAUNCH_DAG = "atmo_launch_cluster"
 CREATE_TASK = "create_cluster"
-JOB_DAG = "atmo_job_example-spark-job"
-DAG_FILES = {LAUNCH_DAG: "atmo_launch_cluster.py", JOB_DAG: "atmo_spark_jobs.py"}
+JOB_IDENTIFIER = "nyc-flights"
+JOB_DAG = f"atmo_job_{JOB_IDENTIFIER}"
+SYNC_DAG = "atmo_sync"
+DAG_FILES = {
+    LAUNCH_DAG: "atmo_launch_cluster.py",
+    JOB_DAG: "atmo_spark_jobs.py",
+    SYNC_DAG: "atmo_sync.py",
+}
+
+#: What the NYC flights notebook stores under its run's results prefix.
+EXPECTED_RESULTS = (
+    "departures_by_carrier_month.csv",
+    "departure_delay_by_carrier.csv",
+    "mean_departure_delay_by_carrier.png",
+    "nyc_flights.ipynb",
+)
 
 #: The tag naming the task instance that created an EMR cluster.
 TASK_INSTANCE_TAG = "atmo:task-instance"
 
 #: How long each step may take before the demo gives up, in seconds.
 STEP_TIMEOUT = 300.0
+#: How long the Spark job's run may take: local PySpark over 336,776 flights on a small machine.
+JOB_TIMEOUT = 900.0
 
 
 #: A log record on a command's output, which the demo leaves out: it starts with a timestamp.
@@ -147,35 +167,52 @@ def _failed_task_logs(client: AirflowApiClient, dag_id: str, run_id: str) -> str
     return "\n".join(parts) or "(no task failed; the run itself was marked failed)"
 
 
-def _run_dag(out: _Output, client, emr, dag_id: str, conf: dict) -> _RunWatcher:
+def _run_dag(
+    out: _Output, client, emr, dag_id: str, conf: dict, timeout: float = STEP_TIMEOUT
+) -> _RunWatcher:
     dag = client.wait_for_dag(dag_id, timeout=STEP_TIMEOUT, filename=DAG_FILES[dag_id])
-    run_id = client.trigger(dag_id, conf)
-    out.say(f"  triggered {dag_id}, run {run_id}")
-    if dag["is_paused"]:
-        # Triggered first: a scheduled DAG queues a run of its own when unpaused, and at most
-        # one run is active at a time, so ours would otherwise wait for that one.
+    if dag["is_paused"] and dag.get("timetable_summary") not in (None, "None"):
+        # A scheduled DAG whose start date is past gets a run of its own once unpaused, and at
+        # most one of its runs is active at a time: follow that run rather than queue another.
         client.unpause(dag_id)
-        out.say(f"  unpaused {dag_id}")
+        out.say(f"  unpaused {dag_id}; waiting for the scheduler's run")
+        run_id = client.wait_for_scheduled_run(dag_id, timeout=STEP_TIMEOUT)
+        out.say(f"  the scheduler started run {run_id}")
+    else:
+        if dag["is_paused"]:
+            client.unpause(dag_id)
+            out.say(f"  unpaused {dag_id}")
+        run_id = client.trigger(dag_id, conf)
+        out.say(f"  triggered {dag_id}, run {run_id}")
 
     watcher = _RunWatcher(out, client, emr, dag_id, run_id)
-    run = client.wait_for_dag_run(dag_id, run_id, timeout=STEP_TIMEOUT, on_poll=watcher)
+    run = client.wait_for_dag_run(dag_id, run_id, timeout=timeout, on_poll=watcher)
     if run["state"] != "success":
         logs = _failed_task_logs(client, dag_id, run_id)
         raise DemoFailure(f"DAG run {dag_id}/{run_id} ended {run['state']}\n{logs}")
     return watcher
 
 
-def _terminate(out: _Output, stack: LocalStack, emr, job_flow_id: str) -> None:
-    argv = [sys.executable, "-m", "airflow", "atmo", "clusters", "terminate", job_flow_id]
-    out.say(f"  $ airflow atmo clusters terminate {job_flow_id}")
+def _airflow(out: _Output, stack: LocalStack, *args: str) -> str:
+    """Run ``airflow <args>`` in the stack's environment, print its output and return it."""
+    out.say(f"  $ airflow {' '.join(args)}")
     result = subprocess.run(
-        argv, env=stack.environment(), capture_output=True, text=True, timeout=STEP_TIMEOUT
+        [sys.executable, "-m", "airflow", *args],
+        env=stack.environment(),
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT,
     )
-    for line in result.stdout.splitlines():
-        if not _LOG_RECORD.match(line):
-            out.say(f"    {line}")
+    lines = [line for line in result.stdout.splitlines() if not _LOG_RECORD.match(line)]
+    for line in lines:
+        out.say(f"    {line}")
     if result.returncode != 0:
-        raise DemoFailure(f"airflow atmo clusters terminate failed:\n{result.stderr[-3000:]}")
+        raise DemoFailure(f"airflow {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return "\n".join(lines)
+
+
+def _terminate(out: _Output, stack: LocalStack, emr, job_flow_id: str) -> None:
+    _airflow(out, stack, "atmo", "clusters", "terminate", job_flow_id)
 
     deadline = time.monotonic() + STEP_TIMEOUT
     shown = None
@@ -203,26 +240,100 @@ def _results_uri(client: AirflowApiClient, dag_id: str, run_id: str) -> str | No
     return None
 
 
+def list_results(out: _Output, s3, results_uri: str) -> list[str]:
+    """
+    Print the objects under a run's results prefix; fail unless every expected file is there.
+
+    :param out: where the listing goes.
+    :param s3: a boto3 S3 client of the embedded AWS.
+    :param results_uri: ``s3://bucket/<identifier>/<run date>/``.
+    :return: the names of the files, relative to the prefix.
+    """
+    bucket, _, prefix = results_uri.removeprefix("s3://").partition("/")
+    names = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            names.append(item["Key"][len(prefix) :])
+            out.say(f"    {item['Size']:>10,d} B  s3://{bucket}/{item['Key']}")
+
+    missing = [name for name in EXPECTED_RESULTS if name not in names]
+    if missing:
+        raise DemoFailure(
+            f"the Spark job's results in {results_uri} lack {', '.join(missing)}; "
+            f"found {', '.join(names) or 'nothing'}"
+        )
+    return names
+
+
+def _json_rows(out: _Output, stack: LocalStack, *args: str) -> list[dict]:
+    text = _airflow(out, stack, *args, "--output", "json")
+    try:
+        return json.loads(text[text.index("[") :])
+    except ValueError as error:
+        raise DemoFailure(f"airflow {' '.join(args)} printed no JSON list: {error}") from None
+
+
+def check_records(out: _Output, stack: LocalStack, identifier: str) -> tuple[dict, dict]:
+    """
+    Print the cluster and job records; return the demo's cluster row and the job's row.
+
+    :param out: where the listings go.
+    :param stack: the started local stack, whose environment the commands run in.
+    :param identifier: the demo cluster's identifier.
+    """
+    clusters = _json_rows(out, stack, "atmo", "clusters", "list", "--state", "all")
+    cluster = next((row for row in clusters if row["identifier"] == identifier), None)
+    if cluster is None:
+        raise DemoFailure(f"airflow atmo clusters list has no record of cluster {identifier}")
+    if (cluster["owner"], cluster["status"]) != ("admin", "TERMINATED"):
+        raise DemoFailure(
+            f"the record of cluster {identifier} says owner {cluster['owner']}, status "
+            f"{cluster['status']}; expected owner admin, status TERMINATED"
+        )
+
+    jobs = _json_rows(out, stack, "atmo", "jobs", "list")
+    job = next((row for row in jobs if row["identifier"] == JOB_IDENTIFIER), None)
+    if job is None:
+        raise DemoFailure(f"airflow atmo jobs list has no record of Spark job {JOB_IDENTIFIER}")
+    return cluster, job
+
+
+def check_dashboard(client: AirflowApiClient, identifier: str) -> None:
+    """
+    Fail unless the ATMO dashboard, as ``client``'s user, shows the cluster and the Spark job.
+
+    :param client: a REST client logged in as the cluster's and job's owner.
+    :param identifier: the demo cluster's identifier.
+    """
+    response = client.request("GET", "/atmo/", params={"clusters": "all"})
+    if response.status_code != 200:
+        raise DemoFailure(f"GET /atmo/?clusters=all answered {response.status_code}")
+    missing = [name for name in (identifier, JOB_IDENTIFIER) if name not in response.text]
+    if missing:
+        raise DemoFailure(f"the ATMO dashboard at /atmo/?clusters=all lacks {', '.join(missing)}")
+
+
 def run_demo(out: _Output, stack: LocalStack) -> list[str]:
     """
-    Launch and terminate a cluster, then run the example Spark job; return summary lines.
+    Launch and terminate a cluster, run the NYC flights job, check records and dashboard.
 
     :param out: where progress goes.
     :param stack: the started local stack.
+    :return: summary lines.
     """
     import boto3
 
-    emr = boto3.client(
-        "emr",
-        endpoint_url=stack.aws_endpoint_url,
-        region_name=stack.region_name,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    aws = {
+        "endpoint_url": stack.aws_endpoint_url,
+        "region_name": stack.region_name,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    emr = boto3.client("emr", **aws)
     client = stack.client("admin")
     identifier = f"demo-{int(time.time())}"
 
-    out.say(f"Step 1/3: launch cluster {identifier} (size 1, lifetime 2 h) as admin")
+    out.say(f"Step 1/5: launch cluster {identifier} (size 1, lifetime 2 h) as admin")
     started = time.monotonic()
     conf = {
         "identifier": identifier,
@@ -239,23 +350,38 @@ def run_demo(out: _Output, stack: LocalStack) -> list[str]:
         raise DemoFailure(f"the launch run succeeded but cluster {job_flow_id} is {state}")
     launch_seconds = time.monotonic() - started
 
-    out.say(f"Step 2/3: terminate cluster {job_flow_id} (the {CREATE_TASK} task's XCom)")
+    out.say(f"Step 2/5: terminate cluster {job_flow_id} (the {CREATE_TASK} task's XCom)")
     started = time.monotonic()
     _terminate(out, stack, emr, job_flow_id)
     terminate_seconds = time.monotonic() - started
 
-    out.say(f"Step 3/3: run the example Spark job ({JOB_DAG})")
+    out.say(f"Step 3/5: run the Spark job {JOB_IDENTIFIER} ({JOB_DAG}) with local PySpark")
     started = time.monotonic()
-    job = _run_dag(out, client, emr, JOB_DAG, {})
+    job = _run_dag(out, client, emr, JOB_DAG, {}, timeout=JOB_TIMEOUT)
     job_seconds = time.monotonic() - started
+    out.say(f"  the Spark job's run took {job_seconds:.1f} s")
     results = _results_uri(client, JOB_DAG, job.run_id)
+    if results is None:
+        raise DemoFailure(f"run {job.run_id} of {JOB_DAG} succeeded but names no results")
+    out.say(f"  results in {results}:")
+    files = list_results(out, boto3.client("s3", **aws), results)
+
+    out.say(f"Step 4/5: bring the records up to date ({SYNC_DAG}) and list them")
+    _run_dag(out, client, emr, SYNC_DAG, {})
+    cluster, job_row = check_records(out, stack, identifier)
+
+    out.say("Step 5/5: open the ATMO dashboard (/atmo/?clusters=all) as admin")
+    check_dashboard(client, identifier)
+    out.say(f"  dashboard shows cluster {identifier} and job {JOB_IDENTIFIER}")
 
     return [
         f"cluster {identifier} ({job_flow_id}): WAITING after {launch_seconds:.0f} s, "
-        f"TERMINATED {terminate_seconds:.0f} s after the terminate command",
-        f"Spark job {JOB_DAG}: run {job.run_id} succeeded in {job_seconds:.0f} s on "
-        f"cluster {job.job_flow_id} (now {job.cluster_state})"
-        + (f", results in {results}" if results else ""),
+        f"TERMINATED {terminate_seconds:.0f} s after the terminate command; record: owner "
+        f"{cluster['owner']}, status {cluster['status']}",
+        f"Spark job {JOB_IDENTIFIER}: run {job.run_id} succeeded in {job_seconds:.0f} s "
+        f"(local PySpark); {len(files)} result files in {results}; record: last run "
+        f"{job_row['last_run']}",
+        f"ATMO dashboard: {stack.base_url}/atmo/?clusters=all shows both",
     ]
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from atmo_provider.embedded.stack_client import AirflowApiClient
 from atmo_provider.embedded.users import LOCAL_USERS, load_or_create_secrets
 
-__all__ = ["REPO_ROOT", "LocalStack", "StackError", "free_port"]
+__all__ = ["DEFAULT_EXECUTION", "REPO_ROOT", "LocalStack", "StackError", "free_port"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 #: The DAG bundle class of the DAG folders.
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+
+#: How the stack runs Spark job notebooks unless told otherwise: for real, on this machine.
+DEFAULT_EXECUTION = "local"
 
 #: The Airflow components, each started as ``airflow <command> <args>``.
 AIRFLOW_COMPONENTS: dict[str, list[str]] = {
@@ -96,6 +99,9 @@ class LocalStack:
     :param extra_dags_folders: further folders parsed as DAG bundles of their own.
     :param plugins_folder: the plugins folder; the project's ``plugins/`` when not given.
     :param atmo_options: ``[atmo]`` options to override, e.g. ``{"poll_interval": "2"}``.
+        ``execution`` is ``local`` unless given: Spark job notebooks run for real on this
+        machine with papermill and local PySpark; pass ``{"execution": "emr"}`` to run them as
+        steps of the embedded AWS's (simulated) EMR clusters instead.
     :param start_timeout: seconds to wait for every component to report healthy.
     """
 
@@ -119,7 +125,11 @@ class LocalStack:
         self.dags_folder = Path(dags_folder or REPO_ROOT / "dags").resolve()
         self.extra_dags_folders = tuple(Path(p).resolve() for p in extra_dags_folders)
         self.plugins_folder = Path(plugins_folder or REPO_ROOT / "plugins").resolve()
-        self.atmo_options = {"site_url": self.base_url, **(atmo_options or {})}
+        self.atmo_options = {
+            "site_url": self.base_url,
+            "execution": DEFAULT_EXECUTION,
+            **(atmo_options or {}),
+        }
         self.start_timeout = start_timeout
         self.process_log_folder = self.home / "stack-logs"
         self._started: list[_Started] = []
@@ -203,6 +213,9 @@ class LocalStack:
                 "AIRFLOW__CORE__FERNET_KEY": secrets["fernet_key"],
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home}/airflow.db",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": (
+                    "atmo_provider.embedded.sqlite_connect.METADATA_CONNECT_ARGS"
+                ),
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.api_port),
                 "AIRFLOW__API__BASE_URL": self.base_url,

@@ -7,11 +7,14 @@ UI: unpause a DAG, trigger a run with a configuration, watch it, read task state
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+from atmo_provider.backoff import backoff
 
 __all__ = ["FINAL_RUN_STATES", "AirflowApiClient", "ApiError"]
 
@@ -124,16 +127,47 @@ class AirflowApiClient:
         """Unpause a DAG so that the scheduler runs it."""
         self._json("PATCH", f"/api/v2/dags/{_q(dag_id)}", json={"is_paused": False})
 
-    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+    def trigger(self, dag_id: str, conf: dict | None = None, attempts: int = 6) -> str:
         """
         Trigger a DAG run and return its run id.
 
+        The run id is chosen here, so that a retry after an error answer that came after the
+        run was stored finds it (409) instead of making a second run. SQLite, the embedded
+        default's metadata database, answers "Database error" while another process holds its
+        write lock; such answers are retried after a fully jittered wait.
+
         :param dag_id: the DAG to run.
         :param conf: the run's configuration (the DAG's Params).
+        :param attempts: how many times to try.
         """
-        body = {"logical_date": None, "conf": conf or {}}
-        run = self._json("POST", f"/api/v2/dags/{_q(dag_id)}/dagRuns", json=body)
-        return run["dag_run_id"]
+        run_id = f"manual__{uuid.uuid4().hex[:12]}"
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf or {}}
+        path = f"/api/v2/dags/{_q(dag_id)}/dagRuns"
+        for attempt in range(attempts):
+            response = self.request("POST", path, json=body)
+            if response.status_code < 400:
+                return response.json()["dag_run_id"]
+            if response.status_code == 409 and attempt > 0:
+                return run_id
+            if response.status_code < 500 or attempt == attempts - 1:
+                break
+            time.sleep(backoff(attempt, cap=10))
+        raise ApiError(f"POST {path} answered {response.status_code}: {response.text}")
+
+    def wait_for_scheduled_run(self, dag_id: str, timeout: float = 120.0) -> str:
+        """Wait until the scheduler has created a scheduled run of ``dag_id``; return its id.
+
+        :param dag_id: an unpaused, scheduled DAG.
+        :param timeout: seconds to wait before raising :class:`ApiError`.
+        """
+        deadline = time.monotonic() + timeout
+        path = f"/api/v2/dags/{_q(dag_id)}/dagRuns"
+        while time.monotonic() < deadline:
+            runs = self._json("GET", path, params={"run_type": "scheduled", "limit": 1})
+            if runs["dag_runs"]:
+                return runs["dag_runs"][0]["dag_run_id"]
+            time.sleep(1)
+        raise ApiError(f"the scheduler made no run of {dag_id} within {timeout:.0f} s")
 
     def dag_run(self, dag_id: str, run_id: str) -> dict:
         """Return a DAG run, with its ``state``."""

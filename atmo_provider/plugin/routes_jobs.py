@@ -4,6 +4,10 @@ The permission each needs: detail with runs and results and run now need view, p
 resume need change, delete needs delete. A job that is missing and one the user may not act
 on get the same 404. Actions are POSTs with a CSRF token and answer with a redirect. The job's
 DAG is ``atmo_job_<identifier>``.
+
+The detail page lists the result files of the newest runs (ListObjectsV2 through the
+``[atmo] aws_conn_id`` connection); where S3 cannot be read it says "results unavailable" for
+those runs and the page still renders.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from atmo_provider.aws.s3 import console_url
+from atmo_provider.aws.s3 import console_url, parse_s3_uri
 from atmo_provider.plugin.auth import CurrentUser
 from atmo_provider.plugin.csrf import CSRF_FIELD
 from atmo_provider.plugin.dags import AirflowDags, DagInfo, DagNotInAirflow, job_dag_id
@@ -42,7 +46,14 @@ from atmo_provider.records.permissions import get_object_or_none, has_permission
 from atmo_provider.results import results_uri
 from atmo_provider.settings import AtmoSettings
 
-__all__ = ["RUNS_SHOWN", "router", "run_now_refusal"]
+__all__ = [
+    "RESULT_FILES_SHOWN",
+    "RESULT_RUNS_LISTED",
+    "RUNS_SHOWN",
+    "list_result_files",
+    "router",
+    "run_now_refusal",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +61,9 @@ router = APIRouter()
 
 #: How many of the latest runs the detail page lists.
 RUNS_SHOWN = 50
+#: How many of the newest runs get their result files listed, and how many files each at most.
+RESULT_RUNS_LISTED = 3
+RESULT_FILES_SHOWN = 100
 
 IdParam = Annotated[str, Path(alias="id")]
 TokenField = Annotated[str, Form(alias=CSRF_FIELD)]
@@ -106,6 +120,59 @@ def results_link(job: SparkJob, run: SparkJobRun, settings: AtmoSettings) -> dic
     return {"uri": uri, "url": console_url(uri, settings.region_name)}
 
 
+def list_result_files(
+    s3: Any, uri: str, region_name: str | None, limit: int = RESULT_FILES_SHOWN
+) -> dict[str, Any]:
+    """Return the files under a run's results prefix: ``{"files": [...], "truncated": bool}``.
+
+    Each file is ``{"name", "size", "url"}``: its key below the prefix, its size in bytes and
+    its S3 console page. One ListObjectsV2 call; errors are the caller's to handle.
+
+    :param s3: an S3 client.
+    :param uri: the run's results folder, ``s3://bucket/<identifier>/<run date>/``.
+    :param region_name: the region, for the console links.
+    :param limit: at most this many files.
+    """
+    bucket, prefix = parse_s3_uri(uri)
+    page = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=limit)
+    files = [
+        {
+            "name": item["Key"][len(prefix) :],
+            "size": item["Size"],
+            "url": console_url(f"s3://{bucket}/{item['Key']}", region_name),
+        }
+        for item in page.get("Contents", [])
+    ]
+    return {"files": files, "truncated": bool(page.get("IsTruncated"))}
+
+
+def _result_files(
+    identifier: str, links: list[dict[str, str]], settings: AtmoSettings
+) -> list[dict[str, Any] | None]:
+    """List the result files of the runs whose links are given; ``None`` where S3 failed."""
+    if not links:
+        return []
+    from atmo_provider.aws.clients import NO_RETRIES, s3_client
+
+    # One try per call: a page waits for S3, so an unreachable S3 must fail fast.
+    try:
+        s3 = s3_client(settings.aws_conn_id, settings.region_name, total_max_attempts=NO_RETRIES)
+    except Exception:
+        log.warning("No S3 client for the results of Spark job %s", identifier, exc_info=True)
+        return [None] * len(links)
+
+    listings: list[dict[str, Any] | None] = []
+    for link in links:
+        try:
+            listings.append(list_result_files(s3, link["uri"], settings.region_name))
+        except Exception as exc:
+            log.warning(
+                "Listing the results %s of Spark job %s failed: %s", link["uri"], identifier, exc
+            )
+            listings.append(None)
+    return listings
+
+
 def emr_console_url(jobflow_id: str, region_name: str) -> str:
     """Return the EMR console page of the cluster ``jobflow_id``."""
     return (
@@ -146,20 +213,26 @@ def job_detail(
     dag = dags.info(dag_id)
     last_run = runs[0] if runs else None
     bucket = settings.results_bucket(job.result_visibility)
+    items = [
+        {
+            "run": run,
+            "results": results_link(job, run, settings),
+            "emr_url": emr_console_url(run.jobflow_id, settings.region_name)
+            if run.jobflow_id
+            else "",
+        }
+        for run in runs
+    ]
+    listed = [item for item in items if item["results"]][:RESULT_RUNS_LISTED]
+    files = _result_files(job.identifier, [item["results"] for item in listed], settings)
+    for item, listing in zip(listed, files, strict=True):
+        item["listed"] = True
+        item["files"] = listing
     context: dict[str, Any] = {
         "job": job,
         "dag_id": dag_id,
         "dag": dag,
-        "runs": [
-            {
-                "run": run,
-                "results": results_link(job, run, settings),
-                "emr_url": emr_console_url(run.jobflow_id, settings.region_name)
-                if run.jobflow_id
-                else "",
-            }
-            for run in runs
-        ],
+        "runs": items,
         "all_results_url": console_url(f"s3://{bucket}/{job.identifier}/", settings.region_name),
         "run_refusal": run_now_refusal(last_run, dag, dag_id),
         "can_change": can_change and dag is not None,

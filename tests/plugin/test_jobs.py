@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
+import pytest
 from sqlalchemy import func, select
 
+from atmo_provider.embedded.stack import free_port
 from atmo_provider.records.models import ObjectPermission, SparkJob
 from tests.plugin.conftest import MAINTAINERS, csrf_token
+
+
+@pytest.fixture(autouse=True)
+def _s3_nowhere_unless_embedded(request, monkeypatch):
+    """Point ``aws_default`` at a closed port on 127.0.0.1 unless the test uses the embedded AWS.
+
+    The detail page lists result files in S3; no test may send that to the real AWS.
+    """
+    if "embedded_aws" in request.fixturenames:
+        return
+    closed = {"endpoint_url": f"http://127.0.0.1:{free_port()}", "region_name": "us-west-2"}
+    connection = {"conn_type": "aws", "login": "x", "password": "x", "extra": closed}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
 
 
 def _dag_model(dag_id: str):
@@ -41,6 +57,36 @@ def test_detail_lists_runs_with_their_results_location(client, login, seed):
     assert "j-FIRST" in html
     assert 'title="s3://atmo-public-data/nightly-counts/2024-03-09/"' in html
     assert "clusterDetails/j-FIRST" in html
+
+
+def test_detail_lists_each_result_file_of_a_run_with_its_size(client, login, seed, embedded_aws):
+    job = seed.job("alice", identifier="results-listed", result_visibility="public")
+    seed.run(job, started_at=datetime(2024, 3, 9, 5, tzinfo=timezone.utc))
+    s3 = embedded_aws.client("s3")
+    bucket = embedded_aws.settings.public_data_bucket
+    s3.put_object(Bucket=bucket, Key="results-listed/2024-03-09/counts.csv", Body=b"x" * 2048)
+    s3.put_object(Bucket=bucket, Key="results-listed/2024-03-09/chart.png", Body=b"png")
+    s3.put_object(Bucket=bucket, Key="results-listed/2024-03-02/older.csv", Body=b"old")
+    login("alice", "User")
+
+    response = client.get(f"/atmo/jobs/{job.id}")
+
+    assert response.status_code == 200
+    assert '>counts.csv</a> <span class="muted">2.0 kB</span>' in response.text
+    assert '>chart.png</a> <span class="muted">3 Bytes</span>' in response.text
+    assert "older.csv" not in response.text
+    assert "prefix=results-listed/2024-03-09/counts.csv" in response.text
+
+
+def test_detail_says_results_unavailable_when_s3_cannot_be_read(client, login, seed):
+    job = seed.job("alice", identifier="results-unreadable")
+    seed.run(job, started_at=datetime(2024, 3, 9, 5, tzinfo=timezone.utc))
+    login("alice", "User")
+
+    response = client.get(f"/atmo/jobs/{job.id}")
+
+    assert response.status_code == 200
+    assert "results unavailable" in response.text
 
 
 def test_detail_renders_the_description_as_sanitized_markdown(client, login, seed):
