@@ -52,7 +52,8 @@ def parse_extension_hours(raw: str, settings: AtmoSettings) -> int:
     low, high = settings.min_cluster_lifetime, settings.max_cluster_lifetime
     allowed = f"a whole number of hours from {low} to {high}"
     text = (raw or "").strip()
-    if not text.lstrip("-").isdigit():
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
         raise bad_request(f"The extension must be {allowed}, got {text or 'nothing'!r}.")
     hours = int(text)
     if not low <= hours <= high:

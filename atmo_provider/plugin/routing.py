@@ -85,7 +85,7 @@ def object_id(value: str) -> int:
 
     :param value: the path parameter.
     """
-    if not value.isdigit() or len(value) > 18 or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18 or int(value) < 1:
         raise not_found()
     return int(value)
 

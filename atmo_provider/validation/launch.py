@@ -191,6 +191,16 @@ def _optional_string(params: dict[str, Any], field: str) -> str:
     return value.strip()
 
 
+def _requested_identifier(params: dict[str, Any]) -> str:
+    """Return the identifier asked for, unstripped: only an empty one means "pick a name"."""
+    value = params.get("identifier")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise AtmoValidationError("identifier", f"must be a string, got {type(value).__name__}")
+    return value
+
+
 def _resolve_owner(requested: str, triggering_user: str | None, settings: AtmoSettings) -> str:
     if triggering_user and (not requested or requested == triggering_user):
         owner = triggering_user
@@ -240,7 +250,7 @@ def validate_launch_request(
             unknown[0], f"is not a launch parameter; known ones: {', '.join(_PARAM_NAMES)}"
         )
 
-    identifier = _optional_string(params, "identifier") or random_scientist()
+    identifier = _requested_identifier(params) or random_scientist()
     validate_identifier(identifier)
 
     size = _validate_whole_number("size", params.get("size", 1), 1, settings.max_cluster_size, "")
@@ -302,7 +312,7 @@ def resolve_launch_request(
     from atmo_provider.records.models import Cluster
 
     request = validate_launch_request(params, triggering_user, settings)
-    if not _optional_string(params, "identifier"):
+    if not _requested_identifier(params):
         identifier = next_field_value(
             Cluster,
             "identifier",
