@@ -158,7 +158,11 @@ def record_outcome(spec: JobSpec, **context: Any) -> str:
     from atmo_provider.operators.local_run import OUTCOME_XCOM_KEY
     from atmo_provider.records.db import session_scope
     from atmo_provider.records.models import SparkJobRun
-    from atmo_provider.records.writes import finish_job_run, records_engine
+    from atmo_provider.records.writes import (
+        finish_job_run,
+        record_step_outcome,
+        records_engine,
+    )
     from atmo_provider.settings import get_settings
     from atmo_provider.sync.jobs import alert_failed_run
 
@@ -171,11 +175,14 @@ def record_outcome(spec: JobSpec, **context: Any) -> str:
     local_outcome = ti.xcom_pull(task_ids="run_spark_job", key=OUTCOME_XCOM_KEY) or {}
     jobflow_id = result.get("job_flow_id") or link.get("job_flow_id")
 
-    description = None
+    description = details = None
     if jobflow_id:
         from atmo_provider.provisioners import SparkJobProvisioner
 
-        description = SparkJobProvisioner(settings).describe(jobflow_id)
+        provisioner = SparkJobProvisioner(settings)
+        description = provisioner.describe(jobflow_id)
+        if description["state"] in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
+            details = provisioner.step_failure_details(jobflow_id)
 
     with session_scope(records_engine(settings)) as session:
         run = session.get(SparkJobRun, run_id)
@@ -189,8 +196,10 @@ def record_outcome(spec: JobSpec, **context: Any) -> str:
             succeeded=bool(result),
             no_cluster_reason=_no_cluster_reason(local_outcome, run.dag_run_id),
         )
-        # Limitation: the run's status is EMR's cluster state; a notebook step that was
-        # cancelled on a cluster that then ended normally shows TERMINATED, but still alerts.
+        if details is not None:
+            record_step_outcome(
+                run, details["step_state"], details["step_message"] or details["step_reason"]
+            )
         failed = run.is_failed or not result
         if failed:
             alert_failed_run(session, run, settings)

@@ -419,3 +419,32 @@ def finish_job_run(
         changed or "nothing",
     )
     return changed
+
+
+def record_step_outcome(
+    run: SparkJobRun, step_state: str | None, step_message: str | None
+) -> bool:
+    """Mark a run failed when its notebook step did not complete on a cluster that ended well.
+
+    EMR ends a job cluster ``TERMINATED`` after its only step, whether that step completed,
+    failed or was cancelled; the run's outcome is the step's. Return whether the run changed.
+
+    :param run: the run, already updated from its cluster.
+    :param step_state: the notebook step's final state, ``None`` when it had no step.
+    :param step_message: EMR's reason or message for the step's end.
+    """
+    if run.is_failed or step_state in (None, "COMPLETED"):
+        return False
+
+    run.status = STATUS_TERMINATED_WITH_ERRORS
+    run.status_reason_code = "STEP_FAILURE"
+    run.status_reason_message = f"The notebook step ended {step_state}" + (
+        f": {step_message}" if step_message else ""
+    )
+    log.info(
+        "Run %s of Spark job %s failed: %s",
+        run.id,
+        run.spark_job.identifier,
+        run.status_reason_message,
+    )
+    return True
