@@ -14,7 +14,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from atmo_provider.aws.clients import NO_RETRIES, emr_client
-from atmo_provider.aws.retry import call_with_backoff
+from atmo_provider.aws.retry import (
+    DEFAULT_BASE,
+    DEFAULT_CAP,
+    DEFAULT_MAX_ATTEMPTS,
+    call_with_backoff,
+)
 from atmo_provider.aws.s3 import normalize_s3_uri
 
 __all__ = ["EmrClusters", "normalize_cluster", "normalize_step", "to_json"]
@@ -105,9 +110,9 @@ class EmrClusters:
         aws_conn_id: str | None,
         region_name: str | None = None,
         *,
-        max_attempts: int = 8,
-        base: float = 1.0,
-        cap: float = 30.0,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        base: float = DEFAULT_BASE,
+        cap: float = DEFAULT_CAP,
     ) -> None:
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name

@@ -32,13 +32,20 @@ def error_code(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+#: Tries, first ceiling and largest ceiling of the waits between throttled AWS calls. Of the
+#: full-jitter variants ``benchmarks/bench_backoff.py`` compares with Airflow's retry delay (100
+#: clients against one rate-limited API), this one finished sooner on average and at the 95th
+#: percentile with at most 1.15x the calls.
+DEFAULT_MAX_ATTEMPTS, DEFAULT_BASE, DEFAULT_CAP = 15, 0.5, 30.0
+
+
 def call_with_backoff(
     fn: Callable[..., T],
     *args: Any,
     description: str,
-    max_attempts: int = 8,
-    base: float = 1.0,
-    cap: float = 30.0,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    base: float = DEFAULT_BASE,
+    cap: float = DEFAULT_CAP,
     **kwargs: Any,
 ) -> T:
     """Call ``fn(*args, **kwargs)``, retrying transient AWS errors after full-jitter waits.
