@@ -166,7 +166,12 @@ def _find_cluster(session: Session, reference: str, perm: str, user: str | None)
     from atmo_provider.records.models import Cluster
     from atmo_provider.records.permissions import get_object_or_none
 
-    lookup = {"id": int(reference)} if reference.isdigit() else {"jobflow_id": reference}
+    if reference.isascii() and reference.isdigit():
+        if len(reference) > 18:
+            return None
+        lookup = {"id": int(reference)}
+    else:
+        lookup = {"jobflow_id": reference}
     if user:
         return get_object_or_none(session, Cluster, perm, user, user_roles(user), **lookup)
     return session.scalars(select(Cluster).filter_by(**lookup)).first()

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -390,6 +391,22 @@ def _print_logins(out: _Output, stack: LocalStack) -> None:
     out.say(f"Logins (made for this install, kept in {stack.home / 'secrets.json'}):")
     for username, password, roles in stack.logins():
         out.say(f"  {username:<11} {password:<18} {roles}")
+    env_file = _write_env_file(stack)
+    out.say(f"For the airflow CLI against this install: source {env_file}")
+
+
+def _write_env_file(stack: LocalStack) -> Path:
+    """Write the stack's environment as shell exports (secrets included, so mode 0600)."""
+    path = stack.home / "env.sh"
+    lines = [
+        f"export {name}={shlex.quote(value)}"
+        for name, value in sorted(stack.environment().items())
+        if name.startswith(("AIRFLOW", "AWS_"))
+    ]
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def _wait_for_interrupt(stack: LocalStack) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from atmo_provider.embedded.sqlite_connect import use_write_ahead_log
 from atmo_provider.embedded.stack_client import AirflowApiClient
 from atmo_provider.embedded.users import LOCAL_USERS, load_or_create_secrets
 
@@ -258,6 +259,8 @@ class LocalStack:
             )
         if result.returncode != 0:
             raise StackError(f"setting up {self.home} failed:\n{_tail(log_path)}")
+
+        use_write_ahead_log(self.home / "airflow.db")
         log.info("Set up the stack in %s in %.1f s", self.home, time.monotonic() - started)
 
     def start(self) -> None:

@@ -40,7 +40,7 @@ class AirflowApiClient:
     :param timeout: seconds to wait for each HTTP answer.
     """
 
-    def __init__(self, base_url: str, username: str, password: str, timeout: float = 30.0):
+    def __init__(self, base_url: str, username: str, password: str, timeout: float = 90.0):
         self.base_url = base_url.rstrip("/")
         self.username = username
         self._password = password

@@ -205,7 +205,7 @@ def _text(
     problems: _Problems, data: dict, field: str, pattern: re.Pattern, allowed: str
 ) -> str | None:
     value = data.get(field)
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         problems.add(field, f"must be {allowed}, got {value!r}")
         return None
     return value

@@ -71,7 +71,7 @@ def validate_identifier(identifier: Any) -> str:
     """Return ``identifier`` if it is 1 to 100 lowercase letters, digits and dashes."""
     from atmo_provider.errors import AtmoValidationError
 
-    if not isinstance(identifier, str) or not IDENTIFIER_PATTERN.match(identifier):
+    if not isinstance(identifier, str) or not IDENTIFIER_PATTERN.fullmatch(identifier):
         raise AtmoValidationError(
             "identifier",
             f"must be 1 to 100 lowercase letters, digits and dashes, got {identifier!r}",

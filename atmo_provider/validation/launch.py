@@ -163,7 +163,7 @@ def validate_identifier(value: object, field: str = "identifier") -> str:
     :param value: the identifier given.
     :param field: the field name to report in the error.
     """
-    if not isinstance(value, str) or not _IDENTIFIER_RE.match(value):
+    if not isinstance(value, str) or not _IDENTIFIER_RE.fullmatch(value):
         raise AtmoValidationError(
             field,
             "must be 1 to 100 lowercase letters, digits or dashes (e.g. 'my-analysis-2'), "

@@ -361,6 +361,13 @@ def test_extend_moves_the_expiry_counts_and_rearms_the_warning(tmp_path, records
     assert f"Cluster {cluster.id} (ada-cluster, j-EXT) now expires at" in result.stdout
 
 
+def test_an_id_too_large_for_the_database_is_not_found(records, capsys):
+    with pytest.raises(SystemExit):
+        run_records_command("clusters_extend", cluster="9" * 20, hours="4", user=None)
+
+    assert capsys.readouterr().err.splitlines()[-1] == f"Cluster {'9' * 20} not found"
+
+
 def test_extend_by_a_user_without_change_permission_says_not_found(records, capsys):
     from atmo_provider.records.models import Cluster
 
