@@ -163,6 +163,7 @@ class AtmoCreateClusterOperator(BaseOperator):
         from atmo_provider.provisioners import uses_spot_instances
 
         params = self._params()
+        self._refuse_a_second_cluster(context, params)
         self.log.info(
             "Launching cluster %s for %s: %s node(s), EMR %s, lifetime %s h",
             params["Name"],
@@ -180,6 +181,33 @@ class AtmoCreateClusterOperator(BaseOperator):
         ):
             return self._await_spot_capacity(context, launch.jobflow_id)
         return launch.jobflow_id
+
+    def _refuse_a_second_cluster(self, context: Context, params: dict[str, Any]) -> None:
+        """Fail when this launch's cluster already ended: a launch makes one cluster in its life.
+
+        Clearing the task of a finished launch would otherwise start another cluster under the
+        launch's owner without checking its request again. A live cluster is reused by the
+        launch itself, and one that EMR refused for want of spot capacity does not count.
+        """
+        from airflow.exceptions import AirflowFailException
+
+        from atmo_provider.provisioners import is_spot_capacity_refusal
+
+        provisioner = self.provisioner
+        tag, after = task_instance_tag(context), created_after(context)
+        if provisioner.find_by_task_instance(tag, after, params["Name"]) is not None:
+            return
+
+        ended = provisioner.find_by_task_instance(tag, after, params["Name"], ENDING_STATES)
+        if ended is None or is_spot_capacity_refusal(
+            ended.get("state_change_reason_code"), ended.get("state_change_reason_message")
+        ):
+            return
+
+        raise AirflowFailException(
+            f"This launch already made cluster {ended['jobflow_id']}, which is "
+            f"{ended['state']}; trigger a new launch instead of clearing this one"
+        )
 
     def _launch(self, context: Context, params: dict[str, Any]) -> Launch:
         provisioner = self.provisioner

@@ -169,6 +169,32 @@ def test_running_create_twice_in_the_same_run_launches_one_cluster(clean_embedde
     assert len(clusters_named(emr, "atmo-dev-cluster-jdoe-twice-run-1")) == 1
 
 
+def test_clearing_create_after_its_cluster_ended_launches_no_second_cluster(clean_embedded_aws):
+    from airflow.exceptions import AirflowFailException
+
+    from atmo_provider.operators.cluster import AtmoCreateClusterOperator
+
+    emr = clean_embedded_aws.client("emr")
+    operator = AtmoCreateClusterOperator(
+        task_id="create",
+        identifier="cleared-run-1",
+        owner="jdoe",
+        owner_email="jdoe@example.com",
+        ssh_public_key="ssh-ed25519 AAAA",
+        deferrable=False,
+        poll_interval=POLL,
+    )
+    context = task_context("atmo_test_clear_after_end", "create")
+    jobflow_id = operator.execute(context)
+    emr.terminate_job_flows(JobFlowIds=[jobflow_id])
+    wait_for_state(emr, jobflow_id, {"TERMINATED"})
+
+    with pytest.raises(AirflowFailException, match=f"already made cluster {jobflow_id}"):
+        operator.execute(context)
+
+    assert len(clusters_named(emr, "atmo-dev-cluster-jdoe-cleared-run-1")) == 1
+
+
 def test_a_lost_runjobflow_answer_is_found_by_tag_before_a_new_attempt(clean_embedded_aws):
     emr = clean_embedded_aws.client("emr")
     provisioner = _provisioner()
