@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from atmo_provider.validation.patterns import EMAIL_RE, IDENTIFIER_RE, OWNER_RE
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -42,9 +44,6 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 #: File name endings a notebook may have.
 NOTEBOOK_SUFFIXES = (".ipynb", ".json")
 
-_IDENTIFIER_RE = re.compile(r"^[a-z0-9-]{1,100}$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_OWNER_RE = re.compile(r"^[A-Za-z0-9._@+-]{1,100}$")
 
 _REQUIRED = (
     "identifier",
@@ -312,12 +311,10 @@ def parse_job_spec(
 
     identity = {
         "identifier": _text(
-            problems, data, "identifier", _IDENTIFIER_RE, "1 to 100 lowercase letters, digits or -"
+            problems, data, "identifier", IDENTIFIER_RE, "1 to 100 lowercase letters, digits or -"
         ),
-        "owner": _text(
-            problems, data, "owner", _OWNER_RE, "1 to 100 letters, digits or . _ @ + -"
-        ),
-        "owner_email": _text(problems, data, "owner_email", _EMAIL_RE, "an email address"),
+        "owner": _text(problems, data, "owner", OWNER_RE, "1 to 100 letters, digits or . _ @ + -"),
+        "owner_email": _text(problems, data, "owner_email", EMAIL_RE, "an email address"),
         "description": data["description"],
         "notebook_path": _notebook(problems, Path(path).parent, data["notebook"]),
     }

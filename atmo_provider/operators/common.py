@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
+
+from atmo_provider.validation.patterns import IDENTIFIER_RE
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -14,7 +15,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CREATED_AFTER_MARGIN",
-    "IDENTIFIER_PATTERN",
     "created_after",
     "resolve_settings",
     "task_instance_tag",
@@ -28,9 +28,6 @@ log = logging.getLogger(__name__)
 #: How long before the DAG run's start a cluster of one of its tasks may have been created
 #: (clock differences between Airflow and AWS).
 CREATED_AFTER_MARGIN = timedelta(minutes=15)
-
-#: What an identifier of a cluster or a job may look like (ATMO's rule).
-IDENTIFIER_PATTERN = re.compile(r"^[a-z0-9-]{1,100}$")
 
 
 def resolve_settings(settings: AtmoSettings | None = None) -> AtmoSettings:
@@ -71,7 +68,7 @@ def validate_identifier(identifier: Any) -> str:
     """Return ``identifier`` if it is 1 to 100 lowercase letters, digits and dashes."""
     from atmo_provider.errors import AtmoValidationError
 
-    if not isinstance(identifier, str) or not IDENTIFIER_PATTERN.fullmatch(identifier):
+    if not isinstance(identifier, str) or not IDENTIFIER_RE.fullmatch(identifier):
         raise AtmoValidationError(
             "identifier",
             f"must be 1 to 100 lowercase letters, digits and dashes, got {identifier!r}",

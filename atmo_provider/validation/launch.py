@@ -10,12 +10,19 @@ key and decides who owns the cluster.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from atmo_provider.errors import AtmoValidationError
 from atmo_provider.names import random_scientist
+from atmo_provider.validation.patterns import (
+    EMAIL_PATTERN,
+    EMAIL_RE,
+    IDENTIFIER_PATTERN,
+    IDENTIFIER_RE,
+    OWNER_PATTERN,
+    OWNER_RE,
+)
 from atmo_provider.validation.ssh_keys import MAX_KEY_LENGTH, validate_ssh_public_key
 
 if TYPE_CHECKING:
@@ -33,21 +40,9 @@ __all__ = [
     "validate_launch_request",
 ]
 
-#: What a cluster or job identifier may look like (as in ATMO).
-IDENTIFIER_PATTERN = r"^[a-z0-9-]{1,100}$"
-
 #: The longest identifier, also the length of the records' identifier column.
 MAX_IDENTIFIER_LENGTH = 100
 
-#: What an owner name may look like: it ends up in the cluster's name and tags.
-OWNER_PATTERN = r"^[A-Za-z0-9._@+-]{1,100}$"
-
-#: A plain check of an email address's shape; mail delivery is the real test.
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-
-_IDENTIFIER_RE = re.compile(IDENTIFIER_PATTERN)
-_OWNER_RE = re.compile(OWNER_PATTERN)
-_EMAIL_RE = re.compile(EMAIL_PATTERN)
 
 _PARAM_NAMES = (
     "identifier",
@@ -163,7 +158,7 @@ def validate_identifier(value: object, field: str = "identifier") -> str:
     :param value: the identifier given.
     :param field: the field name to report in the error.
     """
-    if not isinstance(value, str) or not _IDENTIFIER_RE.fullmatch(value):
+    if not isinstance(value, str) or not IDENTIFIER_RE.fullmatch(value):
         raise AtmoValidationError(
             field,
             "must be 1 to 100 lowercase letters, digits or dashes (e.g. 'my-analysis-2'), "
@@ -219,7 +214,7 @@ def _resolve_owner(requested: str, triggering_user: str | None, settings: AtmoSe
             f"launch as {triggering_user!r}, got {requested!r}",
         )
 
-    if not _OWNER_RE.match(owner):
+    if not OWNER_RE.match(owner):
         raise AtmoValidationError(
             "owner",
             f"must be 1 to 100 letters, digits or the characters . _ @ + -, got {owner!r}",
@@ -274,9 +269,9 @@ def validate_launch_request(
     owner = _resolve_owner(_optional_string(params, "owner"), triggering_user, settings)
 
     owner_email = _optional_string(params, "owner_email")
-    if not owner_email and _EMAIL_RE.match(owner):
+    if not owner_email and EMAIL_RE.match(owner):
         owner_email = owner
-    if owner_email and not _EMAIL_RE.match(owner_email):
+    if owner_email and not EMAIL_RE.match(owner_email):
         raise AtmoValidationError(
             "owner_email", f"must be an email address such as ada@example.com, got {owner_email!r}"
         )
